@@ -1,0 +1,59 @@
+# tradebus: every target does its own set-up, so `make test` and `make demo`
+# work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+STACK := bash infra/local/stack.sh
+PYTEST_ARGS ?=
+
+.PHONY: setup venv up down status protos test test-unit test-integration demo bench k8s-validate clean topics e2e
+
+setup: venv protos
+	$(STACK) setup
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml requirements.lock
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c requirements.lock -e ".[dev]"
+	@touch $(STAMP)
+
+protos: $(STAMP)
+	bash protos/generate.sh
+
+up:
+	$(STACK) up
+
+down:
+	$(STACK) down
+
+status:
+	@$(STACK) status
+
+topics: setup up
+	$(VENV)/bin/tradebus topics create
+
+test: setup up
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: venv protos
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: setup up
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+e2e: setup up
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+demo: setup up
+	$(VENV)/bin/tradebus demo $(DEMO_ARGS)
+
+bench: setup up
+	$(PY) -m bench.run_all
+
+k8s-validate:
+	bash infra/k8s-validate.sh
+
+clean:
+	rm -rf build .pytest_cache

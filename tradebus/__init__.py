@@ -1,0 +1,9 @@
+"""tradebus: HTI trade ideas and Anthid broker events onto Apache Kafka."""
+
+import warnings
+
+# confluent-kafka's schema-registry client imports authlib's httpx module,
+# which warns on import; the warning is about authlib internals, not us.
+warnings.filterwarnings("ignore", message=".*httpx module is deprecated.*")
+
+__version__ = "0.1.0"

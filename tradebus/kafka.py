@@ -1,0 +1,140 @@
+"""The Kafka clients every process uses: an idempotent producer with
+bounded memory, and consumer settings for manual commits."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from tradebus import metrics
+from tradebus.config import KafkaSettings
+from tradebus.redaction import redact
+
+log = logging.getLogger(__name__)
+
+AckCallback = Callable[[KafkaError | None, object], None]
+
+
+class UnsentRecordsError(RuntimeError):
+    """flush() ended with records still unacknowledged."""
+
+
+class FatalProducerError(RuntimeError):
+    """librdkafka raised a fatal error (e.g. idempotence sequence broken, or fenced)."""
+
+
+def producer_conf(settings: KafkaSettings, client_id: str, **overrides) -> dict:
+    conf = {
+        **settings.client_conf(),
+        "client.id": client_id,
+        # Idempotence: no duplicates or reordering from retries, acks=all.
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": settings.compression,
+        "linger.ms": settings.linger_ms,
+        # The queue is the only buffer: when it is full, produce() waits
+        # (backpressure) instead of growing memory.
+        "queue.buffering.max.messages": settings.queue_max_messages,
+        "queue.buffering.max.kbytes": settings.queue_max_kbytes,
+        "message.timeout.ms": settings.message_timeout_ms,
+        "error_cb": _log_client_error,
+    }
+    conf.update(overrides)
+    return conf
+
+
+def _log_client_error(err: KafkaError) -> None:
+    # Transport errors during a broker restart are normal; librdkafka retries.
+    level = logging.ERROR if err.fatal() else logging.WARNING
+    log.log(level, "kafka client: %s", redact(str(err)))
+
+
+class PipelineProducer:
+    """Idempotent producer: counts delivery reports, applies backpressure,
+    and refuses to pretend a flush succeeded when records are left."""
+
+    def __init__(self, settings: KafkaSettings, client_id: str, *, stop: threading.Event | None = None, **overrides):
+        self._producer = Producer(producer_conf(settings, client_id, **overrides))
+        self._stop = stop
+        self.acked = 0
+        self.failed = 0
+        self.fatal_error: KafkaError | None = None
+        self._last_ack_monotonic = time.monotonic()
+
+    def produce(self, topic: str, key: str | bytes | None, value: bytes, on_ack: AckCallback | None = None,
+                headers: list | None = None) -> None:
+        """Queue one record; waits for space when the queue is full."""
+
+        def report(err, msg):
+            if err is None:
+                self.acked += 1
+                self._last_ack_monotonic = time.monotonic()
+                metrics.PRODUCED.labels(topic=msg.topic()).inc()
+            else:
+                self.failed += 1
+                metrics.DELIVERY_FAILED.labels(topic=msg.topic()).inc()
+                if err.fatal():
+                    self.fatal_error = err
+                log.error("delivery failed for a record on %s: %s", msg.topic(), redact(str(err)))
+            if on_ack is not None:
+                on_ack(err, msg)
+
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, on_delivery=report, headers=headers)
+                break
+            except BufferError:
+                metrics.BACKPRESSURE_WAITS.inc()
+                self._producer.poll(0.05)
+        self._producer.poll(0)
+        if self.fatal_error is not None:
+            raise FatalProducerError(redact(str(self.fatal_error)))
+
+    def poll(self, timeout: float = 0) -> int:
+        served = self._producer.poll(timeout)
+        metrics.PRODUCER_QUEUE.set(len(self._producer))
+        return served
+
+    def pending(self) -> int:
+        return len(self._producer)
+
+    def flush(self, timeout: float) -> None:
+        """Wait for every queued record; raise if any is left unacknowledged."""
+        remaining = self._producer.flush(timeout)
+        metrics.PRODUCER_QUEUE.set(remaining)
+        if remaining:
+            raise UnsentRecordsError(f"{remaining} records still unacknowledged after {timeout:.0f}s flush")
+        if self.fatal_error is not None:
+            raise FatalProducerError(redact(str(self.fatal_error)))
+
+    def kafka_reachable(self, timeout: float = 2.0) -> bool:
+        """For /readyz: can we fetch cluster metadata right now?"""
+        try:
+            self._producer.list_topics(timeout=timeout)
+            return True
+        except KafkaException:
+            return False
+
+    @property
+    def client(self) -> Producer:
+        return self._producer
+
+
+def consumer_conf(settings: KafkaSettings, group_id: str, client_id: str, **overrides) -> dict:
+    conf = {
+        **settings.client_conf(),
+        "group.id": group_id,
+        "client.id": client_id,
+        "enable.auto.commit": False,  # offsets are committed after the work they cover
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        "partition.assignment.strategy": "cooperative-sticky",
+        "error_cb": _log_client_error,
+    }
+    conf.update(overrides)
+    return conf
