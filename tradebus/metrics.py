@@ -30,3 +30,20 @@ ALERTS = Counter("tradebus_alerts", "Alerts fired, by sink and delivery status",
 ALERTS_SUPPRESSED = Counter("tradebus_alerts_suppressed", "Alerts suppressed within their cooldown", ["rule"])
 CONSUMER_LAG = Gauge("tradebus_consumer_lag", "Consumer group lag", ["group", "topic"])
 WORKER_ERRORS = Counter("tradebus_worker_errors", "Records a worker could not process", ["worker", "reason"])
+WORKER_BATCH_SECONDS = Histogram(
+    "tradebus_worker_batch_seconds",
+    "Time a worker takes to process and commit one batch",
+    ["worker"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+# Producers: receipt of an upstream event to its Kafka acknowledgement, and when the upstream last said anything
+# (age of the last event = time() - tradebus_upstream_last_event_timestamp_seconds).
+PUBLISH_LATENCY = Histogram(
+    "tradebus_publish_latency_seconds",
+    "Receipt of an upstream event by the producer to its Kafka acknowledgement",
+    ["source"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+UPSTREAM_LAST_EVENT = Gauge(
+    "tradebus_upstream_last_event_timestamp_seconds", "Unix time of the last event (pings included) from an upstream", ["source"]
+)

@@ -57,6 +57,8 @@ def redact_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return redact(url)
+    if not parts.password and not parts.query:
+        return redact(url)
     netloc = parts.netloc
     if parts.password:
         netloc = netloc.replace(f":{parts.password}@", f":{MASK}@")

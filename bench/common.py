@@ -1,0 +1,42 @@
+"""Helpers every benchmark uses: where results go, percentiles, process memory."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+
+
+def write_results(name: str, results: dict, markdown: str) -> Path:
+    """bench/results/<name>.json (figures) and <name>.md (the table people read)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **results}
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2, default=str))
+    (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n")
+    return RESULTS / f"{name}.json"
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the process's peak resident set size so far."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
