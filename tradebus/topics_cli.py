@@ -17,11 +17,21 @@ def register(parser) -> None:
     create = sub.add_parser("create", help="create every topic (idempotent) and register the value schemas")
     create.add_argument("--replication-factor", type=int, default=1)
     create.add_argument("--prefix", help="topic name prefix (default TRADEBUS_TOPIC_PREFIX)")
-    create.set_defaults(func=lambda a: create_topics(CommonSettings.from_env(), a.replication_factor, a.prefix))
+    create.add_argument("--schemas-only", action="store_true",
+                        help="only register the schemas (topics managed elsewhere, e.g. Strimzi KafkaTopic resources)")
+    create.set_defaults(func=lambda a: create_topics(CommonSettings.from_env(), a.replication_factor, a.prefix, a.schemas_only))
     listing = sub.add_parser("list", help="show the registry and whether each topic exists")
     listing.add_argument("--prefix")
     listing.set_defaults(func=lambda a: list_topics(CommonSettings.from_env(), a.prefix))
     parser.set_defaults(func=lambda a: parser.print_help() or 2)
+
+
+def register_schemas(common: CommonSettings, prefix: str | None = None, topics=ALL_TOPICS) -> None:
+    names = TopicNames(common.topic_prefix if prefix is None else prefix)
+    client = registry_client(common.kafka)
+    for t in topics:
+        if t.value_schema:
+            register_schema(client, names.value_subject(t), t.value_schema)
 
 
 def ensure_topics(common: CommonSettings, replication_factor: int = 1, prefix: str | None = None,
@@ -46,15 +56,16 @@ def ensure_topics(common: CommonSettings, replication_factor: int = 1, prefix: s
             except KafkaException as exc:
                 if exc.args[0].code() != 36:  # TOPIC_ALREADY_EXISTS: a concurrent creator won
                     raise
-    client = registry_client(common.kafka)
-    for t in topics:
-        if t.value_schema:
-            register_schema(client, names.value_subject(t), t.value_schema)
+    register_schemas(common, prefix, topics)
     return created
 
 
-def create_topics(common: CommonSettings, replication_factor: int, prefix: str | None) -> int:
+def create_topics(common: CommonSettings, replication_factor: int, prefix: str | None, schemas_only: bool = False) -> int:
     try:
+        if schemas_only:
+            register_schemas(common, prefix)
+            print("schemas registered")
+            return 0
         created = ensure_topics(common, replication_factor, prefix)
     except SchemaRegistrationError as exc:
         print(f"tradebus topics create: {exc}", file=sys.stderr)
