@@ -15,7 +15,7 @@ import pytest
 from tradebus.config import CommonSettings, Env
 
 REPO = Path(__file__).resolve().parents[2]
-PORTS = {"kafka": 9092, "registry": 8081, "postgresql": 5432}
+PORTS = {"kafka": 9092, "kafka-sasl-ssl": 9094, "registry": 8081, "postgresql": 5432}
 PG_URL = os.environ.get("TRADEBUS_TEST_PG_URL", "postgresql://tradebus:tradebus@127.0.0.1:5432/tradebus")
 
 
