@@ -1,0 +1,1 @@
+"""`tradebus produce anthid`: the Anthid gRPC event stream (contract C) onto Kafka."""
