@@ -1,0 +1,1 @@
+"""HTI trade ideas (REST history + SSE stream) -> hti.ideas.v1."""
