@@ -23,6 +23,11 @@ class UnsentRecordsError(RuntimeError):
     """flush() ended with records still unacknowledged."""
 
 
+class IntakeStopped(RuntimeError):
+    """Stop was requested while produce() waited for queue space: the record
+    was not queued, and the upstream must deliver it again (replay/backfill)."""
+
+
 class FatalProducerError(RuntimeError):
     """librdkafka raised a fatal error (e.g. idempotence sequence broken, or fenced)."""
 
@@ -64,6 +69,7 @@ class PipelineProducer:
         self.failed = 0
         self.fatal_error: KafkaError | None = None
         self._last_ack_monotonic = time.monotonic()
+        self._produced_counters: dict[str, object] = {}  # label lookups are not free per ack
 
     def produce(self, topic: str, key: str | bytes | None, value: bytes, on_ack: AckCallback | None = None,
                 headers: list | None = None) -> None:
@@ -73,7 +79,10 @@ class PipelineProducer:
             if err is None:
                 self.acked += 1
                 self._last_ack_monotonic = time.monotonic()
-                metrics.PRODUCED.labels(topic=msg.topic()).inc()
+                counter = self._produced_counters.get(topic)
+                if counter is None:
+                    counter = self._produced_counters[topic] = metrics.PRODUCED.labels(topic=topic)
+                counter.inc()
             else:
                 self.failed += 1
                 metrics.DELIVERY_FAILED.labels(topic=msg.topic()).inc()
@@ -88,6 +97,8 @@ class PipelineProducer:
                 self._producer.produce(topic, value=value, key=key, on_delivery=report, headers=headers)
                 break
             except BufferError:
+                if self._stop is not None and self._stop.is_set():
+                    raise IntakeStopped("stop requested while the producer queue was full") from None
                 metrics.BACKPRESSURE_WAITS.inc()
                 self._producer.poll(0.05)
         self._producer.poll(0)

@@ -19,6 +19,7 @@ from producers.anthid.session import StreamSession
 from producers.anthid.settings import AnthidProducerSettings
 from producers.common.backoff import Backoff
 from producers.common.runner import FatalSourceError
+from tradebus.kafka import IntakeStopped
 from tradebus import metrics
 from tradebus.observability import event as log_event
 from tradebus.protos import pb
@@ -63,6 +64,8 @@ class Connection:
                 self.fatal = exc
                 self.stop_event.set()
                 return
+            except IntakeStopped:
+                return  # stop requested while Kafka was not taking records: the runner flushes and reports
             except Exception as exc:  # noqa: BLE001 - e.g. a fatal Kafka error: the process must not run on without intake
                 log.exception("anthid connection %d failed", self.index)
                 self.fatal = FatalSourceError(f"connection {self.index} failed: {type(exc).__name__}: {redact(str(exc))}")

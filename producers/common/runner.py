@@ -20,7 +20,7 @@ import threading
 from typing import Callable, Protocol, Sequence
 
 from tradebus.config import CommonSettings
-from tradebus.kafka import FatalProducerError, UnsentRecordsError
+from tradebus.kafka import FatalProducerError, IntakeStopped, UnsentRecordsError
 from tradebus.lifecycle import install_stop_handlers
 from tradebus.observability import HealthState, start_observability
 from tradebus.publishing import Publisher
@@ -78,6 +78,8 @@ def run_producer(common: CommonSettings, source: ProducerSource, *, stop: thread
         exit_code = _fatal(source.name, str(exc), exc.exit_code)
     except FatalProducerError as exc:
         exit_code = _fatal(source.name, f"Kafka producer failed: {exc}", 1)
+    except IntakeStopped:
+        log.warning("stop requested while Kafka was not taking records; flushing what is queued")
     finally:
         stop.set()
         source.stop()
@@ -96,8 +98,13 @@ def _stop_on_signal(stop: threading.Event, source: ProducerSource) -> None:
 def _shutdown(publisher: Publisher, timeout: float, exit_code: int, details: dict | None) -> int:
     # With Kafka down and the queue full, a status produce would wait for
     # room forever: give it a moment, then go on to the (loud) flush.
-    sender = threading.Thread(target=publisher.status, args=("stopped", None),
-                              kwargs={"details": {**(details or {}), "exit_code": str(exit_code)}}, daemon=True)
+    def send_stopped():
+        try:
+            publisher.status("stopped", None, details={**(details or {}), "exit_code": str(exit_code)})
+        except IntakeStopped:
+            pass  # queue full with Kafka down: the flush below reports what is left
+
+    sender = threading.Thread(target=send_stopped, daemon=True)
     sender.start()
     sender.join(STATUS_PUBLISH_TIMEOUT_S)
     try:
