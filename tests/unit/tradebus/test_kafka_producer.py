@@ -25,3 +25,19 @@ def test_backpressure_bounded_queue_and_loud_flush():
     assert producer.pending() == 100
     with pytest.raises(UnsentRecordsError, match="100 records"):
         producer.flush(1)
+
+
+def test_stop_ends_a_backpressure_wait():
+    import threading
+
+    from tradebus.kafka import IntakeStopped
+
+    stop = threading.Event()
+    settings = KafkaSettings(bootstrap_servers="127.0.0.1:1", queue_max_messages=100, message_timeout_ms=0)
+    producer = PipelineProducer(settings, "t", stop=stop)
+    for _ in range(100):
+        producer.produce("t", b"k", b"v")
+    threading.Timer(0.3, stop.set).start()
+    with pytest.raises(IntakeStopped):
+        producer.produce("t", b"k", b"one too many")
+    assert producer.pending() == 100
