@@ -1,0 +1,19 @@
+"""CLI glue shared by the workers: logging, stop handlers, then run()."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from consumers.common.worker import BatchWorker
+from tradebus.config import CommonSettings
+from tradebus.lifecycle import install_stop_handlers
+from tradebus.observability import setup_logging
+
+
+def run_worker(common: CommonSettings, build: Callable[[threading.Event], BatchWorker]) -> int:
+    """Set up logging and SIGTERM/SIGINT, build the worker with the stop
+    event, run it. ConfigError propagates (the CLI exits 2 naming the setting)."""
+    setup_logging(common.log_level, common.log_format)
+    stop = install_stop_handlers()
+    return build(stop).run()

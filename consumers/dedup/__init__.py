@@ -1,0 +1,1 @@
+"""The dedup worker: data topics -> *.unique.v1, exactly once."""

@@ -1,0 +1,252 @@
+"""`tradebus consume dedup`: data topics -> *.unique.v1, each distinct event
+exactly once, with Kafka transactions.
+
+Per batch, one transaction holds: the output records (same key, same value
+bytes as the input: the unique subjects are registered with the same schema,
+so the Confluent framing stays valid), the changelog entries of the newly
+seen identities (see state.py), dead letters for undecodable input, and the
+input offsets (``send_offsets_to_transaction`` with the consumer's group
+metadata). Either all of it becomes visible to read_committed readers or none
+of it does; a SIGKILL at any point leaves an open transaction that is aborted
+when the restarted process calls ``init_transactions`` (same transactional id)
+or when it times out.
+
+Fencing: the transactional id is stable per instance
+(``<group>-<topic prefix><instance id>``, so ``tradebus-dedup-<instance>`` in
+production). A restarted instance fences its previous incarnation. Zombies
+from *another* instance (one that lost its partitions but does not know yet)
+are fenced by the group generation in ``send_offsets_to_transaction``
+(KIP-447), which lets one producer per process serve any partitions, so the
+shared cooperative-sticky assignment is kept: before partitions are revoked
+the pending batch's transaction is committed (the shared loop flushes it), and
+newly assigned partitions have their state rebuilt only after their committed
+offsets are stable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from consumers.common import BatchWorker, DeadLetters, WorkerSettings, is_poison, next_offsets
+from consumers.dedup.identity import KINDS, NoIdentityError, digest
+from consumers.dedup.state import DedupState, changelog_key, read_changelog
+from tradebus import metrics
+from tradebus.config import CommonSettings, ConfigError, Env
+from tradebus.kafka import producer_conf
+from tradebus.redaction import redact
+from tradebus.serde import AvroRecordDeserializer, register_schema, registry_client
+from tradebus.topics import DATA_TOPICS, DEDUP_STATE, UNIQUE_TOPICS, TopicNames
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 5000
+FLUSH_MS = 50
+HTTP_PORT = 9411
+TRANSACTION_TIMEOUT_MS = 60_000
+CRASH_HOOK = "TRADEBUS_DEDUP_TEST_CRASH_IN_TRANSACTION"
+
+
+class TransientError(RuntimeError):
+    """Not the record's fault (the registry is unreachable): retry the batch."""
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    worker: WorkerSettings
+    window_s: int  # an identity is remembered this long after it was first seen
+    max_entries: int  # and at most this many identities per process (oldest go first)
+    # Test hook: in this many-th transaction, exit hard once its records are on
+    # the broker but before the offsets and the commit. 0 = off.
+    crash_in_transaction: int = 0
+
+    @classmethod
+    def from_env(cls, env: Env) -> "DedupSettings":
+        return cls(
+            worker=WorkerSettings.from_env(env, "dedup", batch_size=BATCH_SIZE, flush_ms=FLUSH_MS),
+            window_s=env.int("TRADEBUS_DEDUP_WINDOW_SECONDS", 86400, min=1),
+            max_entries=env.int("TRADEBUS_DEDUP_MAX_ENTRIES", 5_000_000, min=1),
+            crash_in_transaction=env.int(CRASH_HOOK, 0, min=0),
+        )
+
+
+@dataclass
+class Route:
+    kind: str
+    output: str  # the unique topic's real name
+    decode: Callable[[bytes], dict]
+    identity: Callable[[dict], tuple]
+    keep_partition: bool = True  # output partition = input partition when the counts match
+
+
+class DedupWorker(BatchWorker):
+    def __init__(self, common: CommonSettings, settings: DedupSettings, **kwargs):
+        self.names = TopicNames(common.topic_prefix)
+        super().__init__(common, settings.worker, [self.names(t) for t in DATA_TOPICS], **kwargs)
+        self.dedup = settings
+        self.state = DedupState(settings.window_s * 1000, settings.max_entries)
+        self.changelog = self.names(DEDUP_STATE)
+        self.transactional_id = f"{settings.worker.group}-{common.topic_prefix}{common.instance_id}"
+        self.routes: dict[str, Route] = {}
+        self.producer: Producer | None = None
+        self.changelog_partitions = 0
+        self.transactions = 0
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        client = registry_client(self.common.kafka)
+        for topic in DATA_TOPICS:
+            unique = UNIQUE_TOPICS[topic.name]
+            # Same schema under the unique subject: the input's framed bytes pass through unchanged.
+            register_schema(client, self.names.value_subject(unique), topic.value_schema)
+            kind, identity = KINDS[topic.name]
+            self.routes[self.names(topic)] = Route(kind, self.names(unique),
+                                                   AvroRecordDeserializer(client, topic.value_schema), identity)
+        self.dead_letters = DeadLetters(self.common, "dedup")
+        self.producer = Producer(producer_conf(
+            self.common.kafka, self.client_id,
+            **{"transactional.id": self.transactional_id, "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+               "message.timeout.ms": TRANSACTION_TIMEOUT_MS - 5000},
+        ))
+        self._check_topics()
+        # Fences our previous incarnation and aborts its open transaction, if any.
+        self.producer.init_transactions(self.common.shutdown_timeout_s + 30)
+
+    def _check_topics(self) -> None:
+        try:
+            meta = self.producer.list_topics(timeout=10).topics
+        except KafkaException as exc:
+            raise ConfigError(f"TRADEBUS_KAFKA_BOOTSTRAP_SERVERS: Kafka unreachable ({redact(str(exc))})") from None
+        missing = [t for t in [self.changelog, *self.routes, *(r.output for r in self.routes.values())]
+                   if t not in meta or meta[t].error is not None]
+        if missing:
+            raise ConfigError(f"TRADEBUS_TOPIC_PREFIX: topics missing ({', '.join(missing)}); run `tradebus topics create`")
+        self.changelog_partitions = len(meta[self.changelog].partitions)
+        for name, route in self.routes.items():
+            route.keep_partition = len(meta[route.output].partitions) == len(meta[name].partitions)
+
+    # -------------------------------------------------------------- rebalance
+    def on_assigned(self, partitions: list[TopicPartition]) -> None:
+        if not partitions:
+            return
+        # Under read_committed this OffsetFetch waits for pending transactional
+        # offset commits (KIP-447): the previous owner's last transaction is
+        # settled before we read the changelog.
+        self.consumer.committed(partitions, timeout=TRANSACTION_TIMEOUT_MS / 1000 + 30)
+        wanted = {(self.routes[tp.topic].kind, tp.partition) for tp in partitions}
+        started = time.monotonic()
+        now_ms = int(time.time() * 1000)
+        entries = read_changelog(self.common.kafka, self.changelog, wanted, self.changelog_partitions,
+                                 now_ms - self.state.window_ms, timeout_s=TRANSACTION_TIMEOUT_MS / 1000 + 30)
+        loaded = sum(self.state.load(key, found, now_ms) for key, found in entries.items())
+        log.info("dedup state for %d partitions: %d identities in %.1fs", len(wanted), loaded, time.monotonic() - started)
+
+    def on_revoked(self, partitions: list[TopicPartition]) -> None:
+        self.state.drop({(self.routes[tp.topic].kind, tp.partition) for tp in partitions if tp.topic in self.routes})
+
+    on_lost = on_revoked
+
+    # ------------------------------------------------------------------ batch
+    def process(self, batch: list[Message]) -> None:
+        now_ms = int(time.time() * 1000)
+        now_value = str(now_ms).encode()
+        added = []  # (partition state, digest): undone if the transaction fails
+        written: Counter = Counter()
+        dropped: Counter = Counter()
+        state, changelog, n_changelog = self.state, self.changelog, self.changelog_partitions
+        produce = self._produce
+        self.producer.begin_transaction()
+        try:
+            for key, digest_ in state.evict(now_ms):
+                produce(changelog, changelog_key(key[0], key[1], digest_), None, key[1] % n_changelog)
+            for msg in batch:
+                route = self.routes[msg.topic()]
+                value = msg.value()
+                try:
+                    identity = digest(route.identity(route.decode(value)))
+                except Exception as exc:  # poison: undecodable or without identity
+                    if not is_poison(exc):
+                        raise TransientError(f"decoding {msg.topic()}: {type(exc).__name__}") from exc
+                    reason = "no_identity" if isinstance(exc, NoIdentityError) else "undecodable"
+                    dead = self.dead_letters.encode(msg, stage="decode", reason=reason, error=exc, target_topic=route.output)
+                    produce(self.dead_letters.topic, self.dead_letters.key, dead, -1)
+                    continue
+                partition = msg.partition()
+                seen = state.partition((route.kind, partition))
+                if identity in seen:
+                    dropped[route.kind] += 1
+                    continue
+                state.add(seen, identity, now_ms)
+                added.append((seen, identity))
+                produce(route.output, msg.key(), value, partition if route.keep_partition else -1)
+                produce(changelog, changelog_key(route.kind, partition, identity), now_value, partition % n_changelog)
+                written[route.output] += 1
+            self.transactions += 1
+            if self.transactions == self.dedup.crash_in_transaction:
+                self.producer.flush(30)  # the open transaction's records reach the broker
+                log.warning("dedup: %s reached: exiting inside an open transaction", CRASH_HOOK)
+                os._exit(86)
+            self.producer.send_offsets_to_transaction(next_offsets(batch), self.consumer.consumer_group_metadata(),
+                                                      self.common.shutdown_timeout_s)
+            self._commit()
+        except BaseException as exc:
+            for seen, identity in added:
+                state.discard(seen, identity)
+            self._abort(batch, exc)
+            return
+        for kind, n in dropped.items():
+            metrics.DEDUP_DROPPED.labels(kind=kind).inc(n)
+        for topic, n in written.items():
+            metrics.PRODUCED.labels(topic=topic).inc(n)
+
+    def _produce(self, topic: str, key: bytes | None, value: bytes | None, partition: int) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value, key, partition)
+                return
+            except BufferError:  # queue full: let deliveries drain
+                metrics.BACKPRESSURE_WAITS.inc()
+                self.producer.poll(0.01)
+
+    def _commit(self) -> None:
+        for attempt in range(5):
+            try:
+                self.producer.commit_transaction(self.common.shutdown_timeout_s)
+                return
+            except KafkaException as exc:
+                err: KafkaError = exc.args[0]
+                if err.retriable() and attempt < 4:
+                    log.warning("dedup: commit_transaction retriable error, retrying: %s", redact(str(err)))
+                    continue
+                raise
+
+    def _abort(self, batch: list[Message], exc: BaseException) -> None:
+        """Abort the transaction and rewind, so the batch is consumed again.
+        A fatal error (fenced: another process took our transactional id) or
+        anything that is not a Kafka error ends the process instead; the
+        restart re-initialises cleanly from the committed state."""
+        err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+        fatal = not (isinstance(err, KafkaError) or isinstance(exc, TransientError)) or (err is not None and err.fatal())
+        try:
+            if not (isinstance(err, KafkaError) and err.fatal()):
+                self.producer.abort_transaction(self.common.shutdown_timeout_s)
+        except KafkaException as abort_exc:
+            log.error("dedup: abort_transaction failed: %s", redact(str(abort_exc)))
+            fatal = True
+        if fatal:
+            raise exc
+        metrics.WORKER_ERRORS.labels(worker="dedup", reason="transaction_aborted").inc()
+        log.warning("dedup: transaction aborted, batch of %d will be consumed again: %s", len(batch), redact(str(exc)))
+        self.rewind(batch)
+        if isinstance(exc, TransientError):
+            self.stop.wait(1.0)  # let the registry come back
+
+    def teardown(self) -> None:
+        if self.producer is not None:
+            self.producer.flush(5)  # nothing transactional is pending here; flushes stray control requests
