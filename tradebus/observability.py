@@ -54,6 +54,8 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # The registry client logs every HTTP request at INFO: noise, not events.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # An uncaught exception's traceback goes through the same redaction.
     sys.excepthook = lambda et, ev, tb: log.critical("uncaught exception", exc_info=(et, ev, tb))
     threading.excepthook = lambda a: log.critical(

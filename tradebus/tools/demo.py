@@ -12,8 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-from confluent_kafka import TopicPartition
-
 from tradebus.config import CommonSettings, home_dir
 from tradebus.tools.records import reader
 from tradebus.tools.supervisor import ChildSpec, Supervisor
@@ -28,6 +26,8 @@ def register(parser) -> None:
     parser.add_argument("--no-view", action="store_true", help="no live view; print a summary at the end (CI)")
     parser.add_argument("--hti-rate", type=float, default=2.0, help="HTI simulator ideas per second")
     parser.add_argument("--anthid-rate", type=float, default=5.0, help="Anthid simulator events per second")
+    parser.add_argument("--seed", type=int, help="simulator seed (default: a new one each run, so ids never collide "
+                        "with an earlier run's events that the dedup worker still remembers)")
     parser.add_argument("--workdir", default=".local/demo", help="ledgers, logs and the SQLite store")
     parser.set_defaults(func=run)
 
@@ -36,10 +36,8 @@ def plan(workdir: Path) -> list[ChildSpec]:
     db = workdir / "tradebus.db"
     rules = home_dir() / "infra/local/alerts.example.yaml"
     return [
-        ChildSpec("sim-hti", ["sim", "hti", "--port", "3500", "--api-code", HTI_CODE, "--seed", "7",
-                              "--ledger", str(workdir / "hti.ledger.jsonl")]),
-        ChildSpec("sim-anthid", ["sim", "anthid", "--port", "50051", "--api-key", ANTHID_KEY, "--seed", "7",
-                                 "--ledger", str(workdir / "anthid.ledger.jsonl")]),
+        ChildSpec("sim-hti", ["sim", "hti", "--port", "3500", "--api-code", HTI_CODE, "--ledger", str(workdir / "hti.ledger.jsonl")]),
+        ChildSpec("sim-anthid", ["sim", "anthid", "--port", "50051", "--api-key", ANTHID_KEY, "--ledger", str(workdir / "anthid.ledger.jsonl")]),
         ChildSpec("consume-dedup", ["consume", "dedup"], http_port=9411),
         ChildSpec("consume-store", ["consume", "store"], {"TRADEBUS_DATABASE_URL": f"sqlite:///{db}"}, http_port=9412),
         ChildSpec("consume-alerts", ["consume", "alerts"], {"TRADEBUS_ALERTS_RULES_FILE": str(rules)}, http_port=9413),
@@ -53,18 +51,33 @@ def plan(workdir: Path) -> list[ChildSpec]:
     ]
 
 
-def topic_counts(common: CommonSettings, consumer) -> dict[str, int]:
-    names = TopicNames(common.topic_prefix)
-    counts = {}
-    listed = consumer.list_topics(timeout=5).topics
-    for topic in [*DATA_TOPICS, *UNIQUE_TOPICS.values(), STATUS, DLQ, ALERTS]:
-        name = names(topic)
-        total = 0
-        for p in listed.get(name).partitions if name in listed else []:
-            low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=5)
-            total += high - low
-        counts[name] = total
-    return counts
+class RecordCounter:
+    """Counts committed records per topic by reading them: offsets would
+    overcount transactional topics, whose commit markers take offsets too."""
+
+    def __init__(self, common: CommonSettings):
+        names = TopicNames(common.topic_prefix)
+        self.topics = [names(t) for t in (*DATA_TOPICS, *UNIQUE_TOPICS.values(), STATUS, DLQ, ALERTS)]
+        self.counts = {t: 0 for t in self.topics}
+        self.consumer = reader(common, **{"auto.offset.reset": "earliest", "fetch.wait.max.ms": 200})
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="record-counter", daemon=True)
+
+    def start(self) -> "RecordCounter":
+        self.consumer.subscribe(self.topics)
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for msg in self.consumer.consume(1000, 0.5):
+                if msg.error() is None:
+                    self.counts[msg.topic()] += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(5)
+        self.consumer.close()
 
 
 def query(db: Path, sql: str) -> list[sqlite3.Row]:
@@ -83,14 +96,14 @@ def pick(row: sqlite3.Row, *names: str) -> str:
     return " ".join(str(row[n]) for n in names if n in keys and row[n] is not None)
 
 
-def render(common, consumer, sup: Supervisor, db: Path, started: float) -> str:
+def render(counter: RecordCounter, sup: Supervisor, db: Path, started: float) -> str:
     lines = [f"tradebus demo — {time.strftime('%H:%M:%S')} — up {time.time() - started:.0f}s — Ctrl-C stops everything", ""]
     lines.append("PROCESSES")
     for child in sup.children:
         lines.append(f"  {child.spec.name:16} {child.health():12} log: {child.log_path}")
     lines.append("")
     lines.append("MESSAGES PER TOPIC")
-    for name, count in topic_counts(common, consumer).items():
+    for name, count in counter.counts.items():
         lines.append(f"  {name:42} {count:>8}")
     sections = [
         ("LATEST IDEAS", "SELECT * FROM ideas ORDER BY last_update DESC LIMIT 5", ("idea_id", "instrument", "side", "confidence")),
@@ -107,6 +120,25 @@ def render(common, consumer, sup: Supervisor, db: Path, started: float) -> str:
     return "\n".join(lines)
 
 
+def stop_in_order(sup: Supervisor, db: Path) -> dict[str, int]:
+    """Upstream first, so everything the simulators emitted is published,
+    then the producers (flush), then the workers once they have caught up."""
+    codes = {}
+    by_prefix = lambda prefix: [c for c in sup.children if c.spec.name.startswith(prefix)]  # noqa: E731
+    for child in by_prefix("sim-") + by_prefix("produce-"):
+        codes[child.spec.name] = sup.stop(child, 40.0)
+    # Workers drain: wait until the store stops changing for a few seconds.
+    deadline, last, stable_since = time.time() + 30, None, time.time()
+    while time.time() < deadline and time.time() - stable_since < 4:
+        counts = [len(query(db, f"SELECT 1 FROM {t}")) for t in ("idea_versions", "order_events", "trades")]
+        if counts != last:
+            last, stable_since = counts, time.time()
+        time.sleep(0.5)
+    for child in reversed(by_prefix("consume-")):
+        codes[child.spec.name] = sup.stop(child, 40.0)
+    return codes
+
+
 def run(args) -> int:
     common = CommonSettings.from_env()
     workdir = Path(args.workdir).resolve()
@@ -116,7 +148,11 @@ def run(args) -> int:
     ensure_topics(common)
     sup = Supervisor(workdir / "logs", {"TRADEBUS_LOG_FORMAT": "json"})
     specs = plan(workdir)
+    seed = args.seed if args.seed is not None else int(time.time())
+    print(f"simulator seed {seed}; logs in {workdir / 'logs'}", flush=True)
     for spec in specs:
+        if spec.name.startswith("sim-"):
+            spec.args += ["--seed", str(seed)]
         if spec.name == "sim-hti":
             spec.args += ["--rate", str(args.hti_rate)]
         if spec.name == "sim-anthid":
@@ -125,7 +161,7 @@ def run(args) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    consumer = reader(common)
+    counter = RecordCounter(common).start()
     db = workdir / "tradebus.db"
     started = time.time()
     try:
@@ -133,19 +169,25 @@ def run(args) -> int:
             if args.duration and time.time() - started >= args.duration:
                 break
             if not args.no_view:
-                sys.stdout.write("\x1b[2J\x1b[H" + render(common, consumer, sup, db, started) + "\n")
+                sys.stdout.write("\x1b[2J\x1b[H" + render(counter, sup, db, started) + "\n")
                 sys.stdout.flush()
             stop.wait(2.0)
     finally:
-        print("\nstopping: producers flush, workers commit, simulators close …", flush=True)
-        codes = sup.stop_all()
-        summary = render(common, consumer, sup, db, started)
-        consumer.close()
+        print("\nstopping: simulators close, producers flush, workers drain and commit …", flush=True)
+        codes = stop_in_order(sup, db)
+        time.sleep(1.5)  # let the counter read the last commits
+        summary = render(counter, sup, db, started)
+        counter.stop()
     print(summary)
     print("\nexit codes: " + ", ".join(f"{k}={v}" for k, v in codes.items()))
     stored = len(query(db, "SELECT 1 FROM idea_versions LIMIT 1")) + len(query(db, "SELECT 1 FROM order_events LIMIT 1"))
     clean = all(code == 0 for code in codes.values())
+    print("\nverify (store vs simulator ledgers):", flush=True)
+    from tradebus.tools import verify
+
+    verified = verify.main_for(f"sqlite:///{db}", str(workdir / "hti.ledger.jsonl"), str(workdir / "anthid.ledger.jsonl")) == 0
     if args.duration:
-        print(f"data reached the store: {'yes' if stored else 'NO'}; clean shutdown: {'yes' if clean else 'NO'}")
-        return 0 if stored and clean else 1
+        print(f"data reached the store: {'yes' if stored else 'NO'}; clean shutdown: {'yes' if clean else 'NO'}; "
+              f"store matches the ledgers: {'yes' if verified else 'NO'}")
+        return 0 if stored and clean and verified else 1
     return 0 if clean else 1

@@ -33,9 +33,8 @@ def reader(common: CommonSettings, **overrides) -> Consumer:
         "group.id": f"tradebus-reader-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
         "isolation.level": "read_committed",
-        "logger": None,
+        "log_level": 2,  # a viewer: broker connection noise on stderr would garble the output
     }
-    conf.pop("logger")
     conf.update(overrides)
     return Consumer(conf)
 

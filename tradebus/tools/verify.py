@@ -112,6 +112,14 @@ def hti_history_reference() -> Counter:
     return Counter((i.get("idea_id") or i.get("ID"), i.get("LAST_UPDATE")) for i in page["ideas"])
 
 
+def main_for(url: str, hti_ledger: str | None, anthid_ledger: str | None) -> int:
+    """verify as a function (the demo calls it after its run)."""
+    import argparse
+
+    return run(argparse.Namespace(hti_ledger=hti_ledger, anthid_ledger=anthid_ledger, hti_history=False,
+                                  database_url=url, json=False, show=5))
+
+
 def run(args) -> int:
     from consumers.store.db import Store
 
