@@ -34,17 +34,18 @@ status:
 topics: setup up
 	$(VENV)/bin/tradebus topics create
 
+# The full end-to-end fault suite (tests marked slow) runs with `make e2e`.
 test: setup up
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-unit: venv protos
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit tests/infra $(PYTEST_ARGS)
 
 test-integration: setup up
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 e2e: setup up
-	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+	$(PY) -m pytest tests/e2e tests/security $(PYTEST_ARGS)
 
 demo: setup up
 	$(VENV)/bin/tradebus demo $(DEMO_ARGS)
