@@ -28,6 +28,10 @@ class IntakeStopped(RuntimeError):
     was not queued, and the upstream must deliver it again (replay/backfill)."""
 
 
+class RecordTooLarge(ValueError):
+    """The record exceeds the producer's message.max.bytes; it was not queued."""
+
+
 class FatalProducerError(RuntimeError):
     """librdkafka raised a fatal error (e.g. idempotence sequence broken, or fenced)."""
 
@@ -96,6 +100,11 @@ class PipelineProducer:
             try:
                 self._producer.produce(topic, value=value, key=key, on_delivery=report, headers=headers)
                 break
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if isinstance(err, KafkaError) and err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                    raise RecordTooLarge(f"{len(value)} bytes is over the producer's message.max.bytes") from None
+                raise
             except BufferError:
                 if self._stop is not None and self._stop.is_set():
                     raise IntakeStopped("stop requested while the producer queue was full") from None

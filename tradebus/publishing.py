@@ -11,12 +11,18 @@ from typing import Iterable
 
 from tradebus import metrics
 from tradebus.config import CommonSettings
-from tradebus.kafka import AckCallback, PipelineProducer
+import hashlib
+
+from tradebus.kafka import AckCallback, PipelineProducer, RecordTooLarge
 from tradebus.redaction import redact
 from tradebus.serde import AvroRecordSerializer, registry_client
 from tradebus.topics import DLQ, STATUS, Topic, TopicNames
 
 log = logging.getLogger(__name__)
+
+
+# What of an oversize record the DLQ keeps: below Kafka's default 1 MB limit.
+DLQ_PAYLOAD_LIMIT = 900 * 1024
 
 
 def utcnow() -> datetime:
@@ -54,10 +60,20 @@ class Publisher:
         return self._serializers[topic.name](record)
 
     def publish(self, topic: Topic, key: str, record: dict, on_ack: AckCallback | None = None) -> None:
-        self.producer.produce(self.names(topic), key.encode(), self.serialize(topic, record), on_ack)
+        self.publish_bytes(topic, key, self.serialize(topic, record), on_ack)
 
     def publish_bytes(self, topic: Topic, key: str, value: bytes, on_ack: AckCallback | None = None) -> None:
-        self.producer.produce(self.names(topic), key.encode(), value, on_ack)
+        try:
+            self.producer.produce(self.names(topic), key.encode(), value, on_ack)
+        except RecordTooLarge as exc:
+            if topic is DLQ:
+                raise
+            # Kafka will not take it: keep as much as a record can hold, with the
+            # full size and a digest, in the DLQ; the flow goes on.
+            self.dead_letter(stage="deliver", reason="too_large", error=exc, payload=value[:DLQ_PAYLOAD_LIMIT],
+                             encoding="avro", target_topic=topic,
+                             details={"key": key, "size": len(value), "sha256": hashlib.sha256(value).hexdigest(),
+                                      "truncated_to": min(len(value), DLQ_PAYLOAD_LIMIT)})
 
     def status(self, kind: str, message: str | None = None, *, event_type: str | None = None,
                upstream_time: datetime | None = None, details: dict | None = None, payload: bytes | None = None) -> None:

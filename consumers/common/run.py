@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 from typing import Callable
 
@@ -9,6 +11,9 @@ from consumers.common.worker import BatchWorker
 from tradebus.config import CommonSettings
 from tradebus.lifecycle import install_stop_handlers
 from tradebus.observability import setup_logging
+from tradebus.serde import SchemaRegistrationError
+
+log = logging.getLogger(__name__)
 
 
 def run_worker(common: CommonSettings, build: Callable[[threading.Event], BatchWorker]) -> int:
@@ -16,4 +21,10 @@ def run_worker(common: CommonSettings, build: Callable[[threading.Event], BatchW
     event, run it. ConfigError propagates (the CLI exits 2 naming the setting)."""
     setup_logging(common.log_level, common.log_format)
     stop = install_stop_handlers()
-    return build(stop).run()
+    try:
+        return build(stop).run()
+    except SchemaRegistrationError as exc:
+        # Unreachable registry or an incompatible schema: a clear line, no traceback.
+        log.critical("worker stops: %s", exc)
+        print(f"tradebus: {exc}", file=sys.stderr)
+        return 1

@@ -25,7 +25,7 @@ import time
 import uuid
 from collections import OrderedDict
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from tradebus.config import KafkaSettings
 
@@ -170,9 +170,20 @@ def read_changelog(kafka: KafkaSettings, topic: str, wanted: set[PartitionKey], 
         consumer.close()
 
 
-def _high_watermarks(conf: dict, topic: str, partitions: list[int]) -> dict[int, int]:
+def _high_watermarks(conf: dict, topic: str, partitions: list[int], attempts: int = 10) -> dict[int, int]:
+    """Transient errors (a leader election after topic creation or a broker
+    restart: NOT_LEADER_FOR_PARTITION) are retried, not fatal."""
     consumer = Consumer(conf)
     try:
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10.0)[1] for p in partitions}
+        for attempt in range(attempts):
+            try:
+                return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10.0)[1] for p in partitions}
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if attempt == attempts - 1 or not (isinstance(err, KafkaError) and (err.retriable() or err.code() in (
+                        KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TRANSPORT))):
+                    raise
+                time.sleep(min(0.2 * 2 ** attempt, 3.0))
+        raise AssertionError("unreachable")
     finally:
         consumer.close()

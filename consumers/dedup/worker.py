@@ -233,12 +233,8 @@ class DedupWorker(BatchWorker):
         restart re-initialises cleanly from the committed state."""
         err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
         fatal = not (isinstance(err, KafkaError) or isinstance(exc, TransientError)) or (err is not None and err.fatal())
-        try:
-            if not (isinstance(err, KafkaError) and err.fatal()):
-                self.producer.abort_transaction(self.common.shutdown_timeout_s)
-        except KafkaException as abort_exc:
-            log.error("dedup: abort_transaction failed: %s", redact(str(abort_exc)))
-            fatal = True
+        if not (isinstance(err, KafkaError) and err.fatal()):
+            fatal = not self._abort_with_retries() or fatal
         if fatal:
             raise exc
         metrics.WORKER_ERRORS.labels(worker="dedup", reason="transaction_aborted").inc()
@@ -246,6 +242,24 @@ class DedupWorker(BatchWorker):
         self.rewind(batch)
         if isinstance(exc, TransientError):
             self.stop.wait(1.0)  # let the registry come back
+
+    def _abort_with_retries(self, attempts: int = 20) -> bool:
+        """A broker outage can outlast one abort call; librdkafka then asks
+        for the call to be retried (retriable error), so keep asking."""
+        for attempt in range(attempts):
+            try:
+                self.producer.abort_transaction(self.common.shutdown_timeout_s)
+                return True
+            except KafkaException as abort_exc:
+                abort_err = abort_exc.args[0] if abort_exc.args else None
+                if isinstance(abort_err, KafkaError) and abort_err.retriable() and not self.stop.is_set():
+                    log.warning("dedup: abort_transaction not done yet (attempt %d), retrying: %s",
+                                attempt + 1, redact(str(abort_exc)))
+                    self.stop.wait(1.0)
+                    continue
+                log.error("dedup: abort_transaction failed: %s", redact(str(abort_exc)))
+                return False
+        return False
 
     def teardown(self) -> None:
         if self.producer is not None:

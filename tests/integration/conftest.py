@@ -62,7 +62,18 @@ def topics(common):
     from tradebus.topics_cli import ensure_topics
 
     ensure_topics(common)
-    return common.topic_prefix
+    yield common.topic_prefix
+    # Leave the shared broker as we found it: thousands of test topics slow its restarts.
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(common.kafka.client_conf())
+    mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(common.topic_prefix)]
+    if mine:
+        for future in admin.delete_topics(mine, operation_timeout=30).values():
+            try:
+                future.result()
+            except Exception:  # already gone, or the broker is restarting: not the test's concern
+                pass
 
 
 @pytest.fixture

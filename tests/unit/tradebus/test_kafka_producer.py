@@ -41,3 +41,11 @@ def test_stop_ends_a_backpressure_wait():
     with pytest.raises(IntakeStopped):
         producer.produce("t", b"k", b"one too many")
     assert producer.pending() == 100
+
+
+def test_oversize_record_raises_record_too_large():
+    from tradebus.kafka import RecordTooLarge
+
+    producer = PipelineProducer(KafkaSettings(bootstrap_servers=""), "t", **{"test.mock.num.brokers": 1})
+    with pytest.raises(RecordTooLarge):
+        producer.produce("mock-topic", b"k", b"x" * 2_000_000)
