@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+from tradebus.cli import register_group
 
 GROUP = {
     "dedup": ("consumers.dedup.cli", "data topics -> *.unique.v1, exactly once (Kafka transactions)"),
@@ -12,13 +12,4 @@ GROUP = {
 
 
 def register(parser) -> None:
-    sub = parser.add_subparsers(dest="worker", metavar="WORKER")
-    for name, (module_name, help_text) in GROUP.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        module.register(sub.add_parser(name, help=help_text))
-    parser.set_defaults(func=lambda a: parser.print_help() or 2)
+    register_group(parser, GROUP, dest="worker", metavar="WORKER")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+from tradebus.cli import register_group
 
 GROUP = {
     "hti": ("producers.hti.cli", "HTI trade ideas (REST + SSE) -> hti.ideas.v1"),
@@ -11,13 +11,4 @@ GROUP = {
 
 
 def register(parser) -> None:
-    sub = parser.add_subparsers(dest="producer", metavar="SOURCE")
-    for name, (module_name, help_text) in GROUP.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        module.register(sub.add_parser(name, help=help_text))
-    parser.set_defaults(func=lambda a: parser.print_help() or 2)
+    register_group(parser, GROUP, dest="producer", metavar="SOURCE")

@@ -24,6 +24,21 @@ COMMANDS: list[tuple[str, str, str]] = [
 ]
 
 
+def register_group(parser, group: dict[str, tuple[str, str]], dest: str, metavar: str) -> None:
+    """Sub-commands of a command group, each from a module imported lazily
+    (a module not present in this checkout is left out)."""
+    sub = parser.add_subparsers(dest=dest, metavar=metavar)
+    for name, (module_name, help_text) in group.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue
+            raise
+        module.register(sub.add_parser(name, help=help_text))
+    parser.set_defaults(func=lambda a: parser.print_help() or 2)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradebus", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="a KEY=VALUE env file read before the environment (local use)")
