@@ -5,8 +5,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 STACK := bash infra/local/stack.sh
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: setup venv up down status protos test test-unit test-integration demo bench k8s-validate clean topics e2e
 
@@ -18,6 +20,11 @@ $(STAMP): pyproject.toml requirements.lock
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c requirements.lock -e ".[dev]"
 	@touch $(STAMP)
+
+# The `bench` extra (matplotlib for the report's plots), only for `make bench`.
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -c requirements.lock -e ".[dev,bench]"
+	@touch $(BENCH_STAMP)
 
 protos: $(STAMP)
 	bash protos/generate.sh
@@ -50,8 +57,10 @@ e2e: setup up
 demo: setup up
 	$(VENV)/bin/tradebus demo $(DEMO_ARGS)
 
-bench: setup up
-	$(PY) -m bench.run_all
+# Every benchmark in one go (about 7 minutes) -> bench/results/REPORT.md with figures and plots;
+# BENCH_ARGS="NAME ..." runs a subset (names in bench/run_all.py).
+bench: setup up $(BENCH_STAMP)
+	$(PY) -m bench.run_all $(BENCH_ARGS)
 
 k8s-validate:
 	bash infra/k8s-validate.sh

@@ -28,7 +28,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import REPO, peak_rss_mb, percentile, rss_mb, write_results
+from bench.common import REPO, delete_topics_at_exit, peak_rss_mb, percentile, rss_mb, write_results
 from producers.anthid import handler as handler_module
 from producers.anthid.convert import DATA_KINDS, convert_data, decode_event
 from producers.anthid.run import run
@@ -373,6 +373,7 @@ def main() -> int:
     common = CommonSettings.from_env(Env({**os.environ, "TRADEBUS_TOPIC_PREFIX": prefix, "TRADEBUS_HTTP_PORT": "0",
                                           "TRADEBUS_INSTANCE_ID": "bench", "TRADEBUS_LOG_LEVEL": "WARNING"}))
     ensure_topics(common)
+    delete_topics_at_exit(common.kafka, prefix)
     started = time.monotonic()
     results = {"topic_prefix": prefix}
     print("throughput ...", flush=True)

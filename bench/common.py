@@ -40,3 +40,22 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def delete_topics_at_exit(kafka_settings, prefix: str) -> None:
+    """When the benchmark process ends (normally or by an exception), delete the
+    topics of its own prefix, so that runs do not pile partitions up on the broker."""
+    import atexit
+
+    def delete() -> None:
+        from confluent_kafka.admin import AdminClient
+
+        try:
+            admin = AdminClient(kafka_settings.client_conf())
+            names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(prefix)]
+            for future in admin.delete_topics(names).values() if names else ():
+                future.result(30)
+        except Exception as exc:  # a cleanup failure must not hide the figures
+            print(f"could not delete the {prefix}* topics: {exc}")
+
+    atexit.register(delete)

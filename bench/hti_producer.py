@@ -37,7 +37,7 @@ from pathlib import Path
 
 import fastavro
 
-from bench.common import REPO, peak_rss_mb, percentile, rss_mb, write_results
+from bench.common import REPO, delete_topics_at_exit, peak_rss_mb, percentile, rss_mb, write_results
 from producers.hti.convert import idea_record, parse_json_object, zone_for
 from producers.hti.run import HtiProducer
 from producers.hti.settings import HtiProducerSettings
@@ -362,6 +362,7 @@ def main() -> int:
     prefix = f"bench-hti-{uuid.uuid4().hex[:8]}."
     common = common_settings(prefix)
     ensure_topics(common, topics=[HTI_IDEAS, STATUS, DLQ])
+    delete_topics_at_exit(common.kafka, prefix)
     began = time.monotonic()
     load_at_start = os.getloadavg()[0]
     print("HTI producer benchmark: throughput from the simulator ...", flush=True)

@@ -40,7 +40,7 @@ from tradebus.topics import ALERTS, STATUS, TopicNames
 log = logging.getLogger(__name__)
 
 WORKER = "alerts"
-# One record per batch: consume(1, ...) returns as soon as a record is there,
+# One record per batch: the loop's poll returns as soon as a record is there,
 # which keeps emit-to-alert latency low; an alert worker's input is small.
 DEFAULT_BATCH_SIZE = 1
 DEFAULT_FLUSH_MS = 5

@@ -179,19 +179,35 @@ class BatchWorker:
         return 0
 
     def _poll_once(self) -> None:
+        """Wait for one record, at most until the batch deadline (or MAX_POLL_S),
+        then take whatever else is already fetched without waiting.
+
+        ``consume(n, wait)`` would block until n records arrived or the wait ran
+        out, so at low rates a record waited up to the flush interval even when
+        it was alone; ``poll`` returns as soon as one record is there. The first
+        record joins the batch before the second call, so a revoke served inside
+        that call commits it with the rest."""
         if self._pending:
             wait = min(MAX_POLL_S, max(0.0, self._batch_deadline - time.monotonic()))
         else:
             wait = MAX_POLL_S
-        messages = self.consumer.consume(self.settings.batch_size - len(self._pending), wait)
-        for msg in messages:
-            err = msg.error()
-            if err is not None:
-                self._client_error(err)
-                continue
-            if not self._pending:
-                self._batch_deadline = time.monotonic() + self.settings.flush_ms / 1000.0
-            self._pending.append(msg)
+        first = self.consumer.poll(wait)
+        if first is None:
+            return
+        self._accept(first)
+        room = self.settings.batch_size - len(self._pending)
+        if room > 0:
+            for msg in self.consumer.consume(room, 0):
+                self._accept(msg)
+
+    def _accept(self, msg: Message) -> None:
+        err = msg.error()
+        if err is not None:
+            self._client_error(err)
+            return
+        if not self._pending:
+            self._batch_deadline = time.monotonic() + self.settings.flush_ms / 1000.0
+        self._pending.append(msg)
 
     def _client_error(self, err: KafkaError) -> None:
         if err.code() == KafkaError._PARTITION_EOF:

@@ -50,6 +50,12 @@ BATCH_SIZE = 5000
 FLUSH_MS = 50
 HTTP_PORT = 9411
 TRANSACTION_TIMEOUT_MS = 60_000
+# A transaction begun right after the previous commit finds the coordinator
+# still writing that commit's markers (CONCURRENT_TRANSACTIONS) and is retried
+# after retry.backoff.ms: librdkafka's 100 ms default added ~100 ms to every
+# transaction (the Java client retries this case after 20 ms). Backoff still
+# grows exponentially to retry.backoff.max.ms (1 s) when a broker is down.
+RETRY_BACKOFF_MS = 10
 CRASH_HOOK = "TRADEBUS_DEDUP_TEST_CRASH_IN_TRANSACTION"
 
 
@@ -112,7 +118,7 @@ class DedupWorker(BatchWorker):
         self.producer = Producer(producer_conf(
             self.common.kafka, self.client_id,
             **{"transactional.id": self.transactional_id, "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
-               "message.timeout.ms": TRANSACTION_TIMEOUT_MS - 5000},
+               "message.timeout.ms": TRANSACTION_TIMEOUT_MS - 5000, "retry.backoff.ms": RETRY_BACKOFF_MS},
         ))
         self._check_topics()
         # Fences our previous incarnation and aborts its open transaction, if any.

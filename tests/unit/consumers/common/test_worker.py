@@ -39,7 +39,7 @@ class FakeMessage:
 
 
 class FakeConsumer:
-    """Plays a script: messages, or callables run inside consume() (like rebalance callbacks)."""
+    """Plays a script: messages, or callables run inside poll()/consume() (like rebalance callbacks)."""
 
     script: list = []
     instance: "FakeConsumer | None" = None
@@ -51,12 +51,22 @@ class FakeConsumer:
         self.assigned: list[TopicPartition] = []
         self.positions: dict[tuple[str, int], int] = {}
         self.high: dict[tuple[str, int], int] = {}
+        self.waits: list[tuple[str, float]] = []  # (call, timeout) of every poll/consume
         FakeConsumer.instance = self
 
     def subscribe(self, topics, on_assign, on_revoke, on_lost):
         self.topics, self.on_assign, self.on_revoke, self.on_lost = topics, on_assign, on_revoke, on_lost
 
+    def poll(self, timeout):
+        self.waits.append(("poll", timeout))
+        out = self._take(1, timeout)
+        return out[0] if out else None
+
     def consume(self, num, timeout):
+        self.waits.append(("consume", timeout))
+        return self._take(num, timeout)
+
+    def _take(self, num, timeout):
         out = []
         while FakeConsumer.script and len(out) < num:
             item = FakeConsumer.script[0]
@@ -65,7 +75,7 @@ class FakeConsumer:
                     break  # deliver what we have first, like a poll boundary
                 FakeConsumer.script.pop(0)
                 item(self)
-                continue
+                break  # one callable per call: a script step may re-queue itself
             out.append(FakeConsumer.script.pop(0))
         if not out:
             time.sleep(min(timeout, 0.005))
@@ -148,6 +158,45 @@ def test_batches_by_size_then_by_age_and_commits_explicit_offsets():
     assert [[(tp.topic, tp.partition, tp.offset) for tp in c] for c in commits] == [[("t", 0, 10)], [("t", 0, 20)], [("t", 0, 25)]]
     assert FakeConsumer.instance.conf["enable.auto.commit"] is False
     assert FakeConsumer.instance.conf["group.id"] == "tradebus-unit"
+
+
+def test_never_waits_once_a_record_is_in_hand():
+    """A lone record is handed over flush_ms after it arrived, not after a
+    wait for the rest of the batch; once a record is in hand, the rest of the
+    turn only takes what is already fetched."""
+    w = make(batch_size=100, flush_ms=30)
+    arrived = []
+
+    def mark(_consumer):
+        arrived.append(time.monotonic())
+
+    handed = []
+    w.process = lambda batch: (handed.append(time.monotonic()), w.commit_offsets(batch))
+
+    def idle_until_handed(_consumer):  # no more traffic: the batch is due by age only
+        if handed:
+            w.stop.set()
+        else:
+            FakeConsumer.script.insert(0, idle_until_handed)
+            time.sleep(0.002)
+
+    FakeConsumer.script = [mark, *msgs(1), idle_until_handed]
+    assert w.run() == 0
+    assert len(handed) == 1 and 0.025 <= handed[0] - arrived[0] < 0.15
+    waits = FakeConsumer.instance.waits
+    assert all(timeout == 0 for call, timeout in waits if call == "consume")
+    assert all(timeout <= worker_module.MAX_POLL_S for call, timeout in waits)
+
+
+def test_the_first_record_is_committed_when_a_revoke_comes_right_after_it():
+    w = make(batch_size=1000, flush_ms=60_000)
+
+    def revoke(consumer):
+        consumer.on_revoke(consumer, [TopicPartition("t", 0)])
+
+    FakeConsumer.script = [*msgs(1), revoke, stop_when_idle(w)]
+    assert w.run() == 0
+    assert w.events[:2] == [("process", 1), ("revoked", 1)]
 
 
 def test_stop_finishes_and_commits_the_current_batch_then_closes():
