@@ -4,6 +4,7 @@ records as JSON-safe values."""
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from datetime import datetime
 from typing import Iterator
@@ -51,7 +52,7 @@ def watermarks(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
 
 
 def read_records(common: CommonSettings, topic: str, *, from_beginning: bool, last: int = 0,
-                 follow: bool = True, idle_timeout: float = 2.0) -> Iterator[dict]:
+                 follow: bool = True, no_follow_timeout: float = 30.0) -> Iterator[dict]:
     """Yield decoded records with their coordinates. Without follow, stops
     once every partition's current end is reached."""
     consumer = reader(common)
@@ -61,12 +62,19 @@ def read_records(common: CommonSettings, topic: str, *, from_beginning: bool, la
     consumer.assign([TopicPartition(topic, p, offset) for p, offset in starts.items()])
     # Partitions that still hold records we have not read (for --no-follow).
     unread = {p for p, (low, high) in marks.items() if high > starts[p]}
+    deadline = time.monotonic() + no_follow_timeout
     try:
         while follow or unread:
-            msg = consumer.poll(1.0 if follow else idle_timeout)
+            msg = consumer.poll(1.0)
             if msg is None:
                 if not follow:
-                    return  # idle: the rest was aborted transactions or markers
+                    # Done when every partition's position reached its end mark
+                    # (transaction markers take offsets but are never delivered).
+                    for tp in consumer.position([TopicPartition(topic, p) for p in unread]):
+                        if tp.offset >= marks[tp.partition][1]:
+                            unread.discard(tp.partition)
+                    if time.monotonic() > deadline:
+                        return
                 continue
             if msg.error():
                 continue
