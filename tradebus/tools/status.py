@@ -8,7 +8,7 @@ import time
 from urllib.parse import urlsplit
 
 import requests
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from tradebus.config import CommonSettings, database_url
@@ -38,7 +38,7 @@ def stack_health(common: CommonSettings) -> dict:
     except KafkaException as exc:
         health["kafka"] = {"ok": False, "where": common.kafka.bootstrap_servers, "error": str(exc.args[0])}
     try:
-        r = requests.get(f"{common.kafka.schema_registry_url}/subjects", timeout=5)
+        r = requests.get(f"{common.kafka.schema_registry_url}/subjects", timeout=15)
         health["schema_registry"] = {"ok": r.ok, "where": redact_url(common.kafka.schema_registry_url)}
     except requests.RequestException as exc:
         health["schema_registry"] = {"ok": False, "where": redact_url(common.kafka.schema_registry_url), "error": type(exc).__name__}
@@ -62,13 +62,27 @@ def topic_sizes(common: CommonSettings) -> list[dict]:
         if name not in existing:
             rows.append({"topic": name, "exists": False, "records": 0})
             continue
-        total = 0
-        for p in existing[name].partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
-            total += high - low
-        rows.append({"topic": name, "exists": True, "records": total})
+        try:
+            total = sum(high - low for low, high in
+                        (_watermarks(consumer, TopicPartition(name, p)) for p in existing[name].partitions))
+            rows.append({"topic": name, "exists": True, "records": total})
+        except KafkaException as exc:  # e.g. a leader election in progress: say so for this topic only
+            rows.append({"topic": name, "exists": True, "records": None, "error": exc.args[0].str()})
     consumer.close()
     return rows
+
+
+def _watermarks(consumer, tp: TopicPartition, attempts: int = 5) -> tuple[int, int]:
+    """Watermarks, retried while a fresh or restarted partition elects its leader."""
+    for attempt in range(attempts):
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=10)
+        except KafkaException as exc:
+            if attempt == attempts - 1 or not exc.args[0].retriable() and exc.args[0].code() not in (
+                    KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE):
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def group_lag(common: CommonSettings) -> list[dict]:
@@ -85,7 +99,7 @@ def group_lag(common: CommonSettings) -> list[dict]:
         for tp in committed:
             if tp.offset < 0:
                 continue
-            _, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+            _, high = _watermarks(consumer, TopicPartition(tp.topic, tp.partition))
             per_topic[tp.topic] = per_topic.get(tp.topic, 0) + max(0, high - tp.offset)
         for topic, lag in sorted(per_topic.items()):
             rows.append({"group": group, "topic": topic, "lag": lag})
@@ -125,7 +139,8 @@ def run(args) -> int:
         for row in report.get("topics", []):
             if row == report["topics"][0]:
                 print("TOPICS")
-            print(f"  {row['topic']:42} {row['records'] if row['exists'] else 'missing':>10}")
+            shown = "missing" if not row["exists"] else ("?" if row["records"] is None else row["records"])
+            print(f"  {row['topic']:42} {shown:>10}")
         if report.get("lag"):
             print("CONSUMER LAG")
             for row in report["lag"]:
