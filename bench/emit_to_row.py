@@ -51,7 +51,7 @@ import psycopg
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from bench.common import percentile, write_results
+from bench.common import percentile, write_results, free_port, wait_port
 from consumers.store import Store
 from tradebus.config import CommonSettings, Env
 from tradebus.serde import AvroRecordDeserializer, registry_client
@@ -89,22 +89,6 @@ CREATE TRIGGER bench_visible AFTER INSERT ON order_events REFERENCING NEW TABLE 
 
 def micros(value: datetime) -> int:
     return (value - EPOCH) // timedelta(microseconds=1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
 
 
 class Listener(threading.Thread):

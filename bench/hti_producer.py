@@ -37,7 +37,7 @@ from pathlib import Path
 
 import fastavro
 
-from bench.common import REPO, delete_topics_at_exit, peak_rss_mb, percentile, rss_mb, write_results
+from bench.common import REPO, delete_topics_at_exit, peak_rss_mb, percentile, rss_mb, write_results, free_port, wait_port
 from producers.hti.convert import idea_record, parse_json_object, zone_for
 from producers.hti.run import HtiProducer
 from producers.hti.settings import HtiProducerSettings
@@ -55,22 +55,6 @@ LATENCY_RATES = (100.0, 1000.0)
 BURST_RATE = 10 * 1000.0
 FEEDER_IDEAS = 2_000  # distinct base ideas, renamed per round
 TARGETS = {"throughput_ratio": 0.5, "p99_ms_at_1000": 10.0, "peak_rss_mb": 150.0}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
 
 
 class Simulator:
