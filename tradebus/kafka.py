@@ -12,9 +12,23 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from tradebus import metrics
 from tradebus.config import KafkaSettings
+from tradebus.observability import RepeatThrottle
 from tradebus.redaction import redact
 
 log = logging.getLogger(__name__)
+
+# librdkafka's own log lines (connection failures, session timeouts) go through
+# Python logging, so they are JSON and redacted like ours, not raw stderr.
+CLIENT_LOG = logging.getLogger("librdkafka")
+
+
+def _not_a_repeat_of_error_cb(record: logging.LogRecord) -> bool:
+    # Connection failures (facility FAIL) also reach error_cb, which logs them
+    # once per 10 s; librdkafka's own copy of each would double them.
+    return not (isinstance(record.args, tuple) and record.args and record.args[0] == "FAIL")
+
+
+CLIENT_LOG.addFilter(_not_a_repeat_of_error_cb)
 
 AckCallback = Callable[[KafkaError | None, object], None]
 
@@ -51,15 +65,24 @@ def producer_conf(settings: KafkaSettings, client_id: str, **overrides) -> dict:
         "queue.buffering.max.kbytes": settings.queue_max_kbytes,
         "message.timeout.ms": settings.message_timeout_ms,
         "error_cb": _log_client_error,
+        "logger": CLIENT_LOG,
     }
     conf.update(overrides)
     return conf
 
 
+_client_errors = RepeatThrottle(interval_s=10.0)
+
+
 def _log_client_error(err: KafkaError) -> None:
     # Transport errors during a broker restart are normal; librdkafka retries.
+    # Fatal errors are always logged; repeats of the others once per 10 s.
+    held = 0 if err.fatal() else _client_errors.allow(err.code())
+    if held is None:
+        return
     level = logging.ERROR if err.fatal() else logging.WARNING
-    log.log(level, "kafka client: %s", redact(str(err)))
+    suffix = f" ({held} more like it held back)" if held else ""
+    log.log(level, "kafka client: %s%s", redact(str(err)), suffix)
 
 
 class PipelineProducer:
@@ -155,6 +178,7 @@ def consumer_conf(settings: KafkaSettings, group_id: str, client_id: str, **over
         "isolation.level": "read_committed",
         "partition.assignment.strategy": "cooperative-sticky",
         "error_cb": _log_client_error,
+        "logger": CLIENT_LOG,
     }
     conf.update(overrides)
     return conf

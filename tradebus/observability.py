@@ -63,6 +63,34 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     )
 
 
+class RepeatThrottle:
+    """Lets the first occurrence of a repeated message through, then at most one
+    per ``interval_s`` per key, telling how many were held back meanwhile.
+
+    librdkafka reports "all brokers down" once per client thread and retry
+    while a broker restarts: hundreds of identical lines that hide the one
+    that matters."""
+
+    def __init__(self, interval_s: float = 10.0, clock: Callable[[], float] = time.monotonic):
+        self.interval_s = interval_s
+        self._clock = clock
+        self._last: dict[object, float] = {}
+        self._held: dict[object, int] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: object) -> int | None:
+        """None: hold this one back. Otherwise log it, adding the returned count
+        of identical messages held back since the last one logged."""
+        now = self._clock()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.interval_s:
+                self._held[key] = self._held.get(key, 0) + 1
+                return None
+            self._last[key] = now
+            return self._held.pop(key, 0)
+
+
 def event(logger: logging.Logger, level: int, msg: str, **fields) -> None:
     """Log a message with structured fields (kept as JSON keys)."""
     logger.log(level, msg, extra={"fields": fields})

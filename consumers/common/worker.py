@@ -37,7 +37,7 @@ from consumers.common.settings import WorkerSettings
 from tradebus import metrics
 from tradebus.config import CommonSettings
 from tradebus.kafka import consumer_conf
-from tradebus.observability import HealthState, event, start_observability
+from tradebus.observability import HealthState, RepeatThrottle, event, start_observability
 from tradebus.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ class BatchWorker:
         self._consumer_closed = False
         self._batch_deadline = 0.0
         self._next_lag_refresh = 0.0
+        self._error_throttle = RepeatThrottle(interval_s=10.0)  # a broker restart repeats the same error
 
     # ---------------------------------------------------------------- hooks
     def setup(self) -> None:
@@ -215,7 +216,10 @@ class BatchWorker:
         if err.fatal():
             raise KafkaException(err)
         metrics.WORKER_ERRORS.labels(worker=self.settings.name, reason="consumer").inc()
-        log.warning("%s consumer: %s", self.settings.name, redact(str(err)))
+        held = self._error_throttle.allow(err.code())
+        if held is not None:
+            more = f" ({held} more like it held back)" if held else ""
+            log.warning("%s consumer: %s%s", self.settings.name, redact(str(err)), more)
 
     def _flush(self) -> None:
         if not self._pending:

@@ -56,6 +56,10 @@ TRANSACTION_TIMEOUT_MS = 60_000
 # transaction (the Java client retries this case after 20 ms). Backoff still
 # grows exponentially to retry.backoff.max.ms (1 s) when a broker is down.
 RETRY_BACKOFF_MS = 10
+# A producer that failed fatally is replaced, but not more often than this:
+# repeated fencing means another live process shares our transactional id.
+MAX_PRODUCER_REPLACEMENTS = 3
+PRODUCER_REPLACEMENT_WINDOW_S = 600
 CRASH_HOOK = "TRADEBUS_DEDUP_TEST_CRASH_IN_TRANSACTION"
 
 
@@ -103,6 +107,7 @@ class DedupWorker(BatchWorker):
         self.producer: Producer | None = None
         self.changelog_partitions = 0
         self.transactions = 0
+        self._replacements: list[float] = []  # when the transactional producer was replaced (monotonic)
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -115,14 +120,17 @@ class DedupWorker(BatchWorker):
             self.routes[self.names(topic)] = Route(kind, self.names(unique),
                                                    AvroRecordDeserializer(client, topic.value_schema), identity)
         self.dead_letters = DeadLetters(self.common, "dedup")
-        self.producer = Producer(producer_conf(
+        self.producer = self._transactional_producer()
+        self._check_topics()
+        # Fences our previous incarnation and aborts its open transaction, if any.
+        self.producer.init_transactions(self.common.shutdown_timeout_s + 30)
+
+    def _transactional_producer(self) -> Producer:
+        return Producer(producer_conf(
             self.common.kafka, self.client_id,
             **{"transactional.id": self.transactional_id, "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
                "message.timeout.ms": TRANSACTION_TIMEOUT_MS - 5000, "retry.backoff.ms": RETRY_BACKOFF_MS},
         ))
-        self._check_topics()
-        # Fences our previous incarnation and aborts its open transaction, if any.
-        self.producer.init_transactions(self.common.shutdown_timeout_s + 30)
 
     def _check_topics(self) -> None:
         try:
@@ -234,14 +242,22 @@ class DedupWorker(BatchWorker):
 
     def _abort(self, batch: list[Message], exc: BaseException) -> None:
         """Abort the transaction and rewind, so the batch is consumed again.
-        A fatal error (fenced: another process took our transactional id) or
-        anything that is not a Kafka error ends the process instead; the
-        restart re-initialises cleanly from the committed state."""
+
+        A fatal producer error leaves the producer unusable; it is replaced
+        (see :meth:`_replace_producer`) unless that happens too often.
+        Anything that is not a Kafka error ends the process; the restart
+        re-initialises cleanly from the committed state."""
         err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-        fatal = not (isinstance(err, KafkaError) or isinstance(exc, TransientError)) or (err is not None and err.fatal())
-        if not (isinstance(err, KafkaError) and err.fatal()):
-            fatal = not self._abort_with_retries() or fatal
-        if fatal:
+        if not (isinstance(err, KafkaError) or isinstance(exc, TransientError)):
+            raise exc
+        if err is None or not err.fatal():
+            try:
+                self._abort_with_retries()
+            except KafkaException as abort_exc:
+                err = abort_exc.args[0] if abort_exc.args else None
+                if not (isinstance(err, KafkaError) and err.fatal()):
+                    raise exc from abort_exc
+        if err is not None and err.fatal() and not self._replace_producer(err):
             raise exc
         metrics.WORKER_ERRORS.labels(worker="dedup", reason="transaction_aborted").inc()
         log.warning("dedup: transaction aborted, batch of %d will be consumed again: %s", len(batch), redact(str(exc)))
@@ -249,24 +265,62 @@ class DedupWorker(BatchWorker):
         if isinstance(exc, TransientError):
             self.stop.wait(1.0)  # let the registry come back
 
-    def _abort_with_retries(self, attempts: int = 20) -> bool:
+    def _abort_with_retries(self, attempts: int = 20) -> None:
         """A broker outage can outlast one abort call; librdkafka then asks
-        for the call to be retried (retriable error), so keep asking."""
+        for the call to be retried (retriable error), so keep asking. Raises
+        the last error when the abort cannot be done."""
         for attempt in range(attempts):
             try:
                 self.producer.abort_transaction(self.common.shutdown_timeout_s)
-                return True
+                return
             except KafkaException as abort_exc:
                 abort_err = abort_exc.args[0] if abort_exc.args else None
-                if isinstance(abort_err, KafkaError) and abort_err.retriable() and not self.stop.is_set():
-                    log.warning("dedup: abort_transaction not done yet (attempt %d), retrying: %s",
-                                attempt + 1, redact(str(abort_exc)))
-                    self.stop.wait(1.0)
-                    continue
-                log.error("dedup: abort_transaction failed: %s", redact(str(abort_exc)))
-                return False
-        return False
+                retry = isinstance(abort_err, KafkaError) and abort_err.retriable()
+                if not retry or attempt == attempts - 1 or self.stop.is_set():
+                    log.warning("dedup: abort_transaction failed: %s", redact(str(abort_exc)))
+                    raise
+                log.warning("dedup: abort_transaction not done yet (attempt %d), retrying: %s",
+                            attempt + 1, redact(str(abort_exc)))
+                self.stop.wait(1.0)
+
+    def _replace_producer(self, err: KafkaError) -> bool:
+        """Replace a transactional producer that hit a fatal error.
+
+        The usual cause is not a zombie: a broker outage longer than
+        transaction.timeout.ms makes the coordinator abort our open
+        transaction and bump the producer epoch, and the producer's next call
+        fails INVALID_TXN_STATE or fenced. A new producer with the same
+        transactional id re-initialises (init_transactions) and goes on from
+        the committed offsets. Fenced again and again means another live
+        process uses our instance id: after MAX_PRODUCER_REPLACEMENTS within
+        PRODUCER_REPLACEMENT_WINDOW_S the process exits instead of fighting it."""
+        now = time.monotonic()
+        self._replacements = [t for t in self._replacements if now - t < PRODUCER_REPLACEMENT_WINDOW_S]
+        if len(self._replacements) >= MAX_PRODUCER_REPLACEMENTS or self.stop.is_set():
+            log.error("dedup: transactional producer failed fatally %d times in %ds (another process with "
+                      "instance id %r?): exiting: %s", len(self._replacements) + 1, PRODUCER_REPLACEMENT_WINDOW_S,
+                      self.common.instance_id, redact(str(err)))
+            return False
+        self._replacements.append(now)
+        log.warning("dedup: transactional producer failed fatally, replacing it: %s", redact(str(err)))
+        metrics.WORKER_ERRORS.labels(worker="dedup", reason="producer_replaced").inc()
+        self.producer = self._transactional_producer()  # the old one is destroyed with its last reference
+        deadline = now + TRANSACTION_TIMEOUT_MS / 1000 + self.common.shutdown_timeout_s
+        while True:
+            try:
+                self.producer.init_transactions(self.common.shutdown_timeout_s)
+                return True
+            except KafkaException as exc:
+                init_err = exc.args[0] if exc.args else None
+                if not (isinstance(init_err, KafkaError) and init_err.retriable()) or time.monotonic() > deadline \
+                        or self.stop.is_set():
+                    log.error("dedup: the new transactional producer cannot start: %s", redact(str(exc)))
+                    return False
+                log.warning("dedup: init_transactions not done yet, retrying: %s", redact(str(exc)))
 
     def teardown(self) -> None:
         if self.producer is not None:
-            self.producer.flush(5)  # nothing transactional is pending here; flushes stray control requests
+            try:
+                self.producer.flush(5)  # nothing transactional is pending here; flushes stray control requests
+            except KafkaException as exc:  # a producer that failed fatally has nothing left to flush
+                log.warning("dedup: flushing the producer at shutdown: %s", redact(str(exc)))

@@ -44,19 +44,9 @@ def pipeline(stack, tmp_path, request):
         return p.start()
 
     yield make
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
     for p in made:
-        if failed:
-            p.keep_logs()  # pytest recycles its tmp dirs; results/logs/<scenario>/ stays
         p.close()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    if report.when == "call":
-        item.rep_call = report
-    return report
+        p.keep_logs()  # pytest recycles its tmp dirs; results/logs/<scenario>/ stays, passed or not
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -197,6 +197,25 @@ def test_kafka_broker_restarted(pipeline):
 
 @pytest.mark.slow
 @pytest.mark.stack_restart
+@pytest.mark.timeout(900)
+def test_kafka_broker_down_longer_than_transaction_timeout(pipeline):
+    """The broker stays down 75 s: longer than the dedup worker's transaction
+    timeout (60 s) and the consumer session timeout (45 s). Open transactions
+    are aborted, consumer groups rebalance, producers' queues fill (backpressure);
+    afterwards everything catches up, nothing lost or doubled."""
+    p = pipeline(PipelineOptions(supervise=True))
+    p.resume()
+    flow(8)
+    p.note("stopping Kafka for 75 s")
+    info = restart_stack_service("kafka", down_s=75)
+    p.note("Kafka back", restart_s=info["seconds"])
+    flow(10)
+    p.settle(timeout=240, quiet_s=30)
+    p.check(info={"stack_restart": info}).assert_ok()
+
+
+@pytest.mark.slow
+@pytest.mark.stack_restart
 @pytest.mark.timeout(600)
 def test_postgres_restarted(pipeline):
     """PostgreSQL stops for a few seconds: the store worker retries its batch

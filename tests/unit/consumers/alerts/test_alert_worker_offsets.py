@@ -15,32 +15,14 @@ from consumers.alerts.sinks import Sink
 from consumers.alerts.worker import AlertsOptions, AlertsWorker
 from consumers.common import WorkerSettings
 from tests import samples
+from tests.unit.consumers.fakes import FakeMessage
 from tradebus.config import CommonSettings, Env
 
 TRADES = "p.anthid.broker-trades.unique.v1"
 
 
-class Msg:
-    def __init__(self, offset, value, partition=0, topic=TRADES):
-        self._offset, self._value, self._partition, self._topic = offset, value, partition, topic
-
-    def topic(self):
-        return self._topic
-
-    def partition(self):
-        return self._partition
-
-    def offset(self):
-        return self._offset
-
-    def value(self):
-        return self._value
-
-    def key(self):
-        return b"a-1|b-1"
-
-    def error(self):
-        return None
+def Msg(offset, value, partition=0, topic=TRADES):  # noqa: N802 (reads like the class it stands for)
+    return FakeMessage(topic, partition, offset, value, key=b"a-1|b-1")
 
 
 class FakeProducer:

@@ -12,30 +12,8 @@ from confluent_kafka import TopicPartition
 import consumers.common.worker as worker_module
 from consumers.common import BatchWorker, WorkerSettings, first_offsets, next_offsets
 from tradebus import metrics
+from tests.unit.consumers.fakes import FakeMessage
 from tradebus.config import CommonSettings, Env
-
-
-class FakeMessage:
-    def __init__(self, topic, partition, offset, value=b"v"):
-        self._t, self._p, self._o, self._v = topic, partition, offset, value
-
-    def topic(self):
-        return self._t
-
-    def partition(self):
-        return self._p
-
-    def offset(self):
-        return self._o
-
-    def value(self):
-        return self._v
-
-    def key(self):
-        return b"k"
-
-    def error(self):
-        return None
 
 
 class FakeConsumer:
