@@ -1,6 +1,6 @@
 """Security tests run the whole pipeline like tests/e2e (same harness, same fixtures)."""
 
-from tests.e2e.conftest import pipeline, pytest_runtest_makereport, stack  # noqa: F401 - re-exported here
+from tests.e2e.conftest import pipeline, stack  # noqa: F401 - re-exported here
 
 
 def pytest_configure(config):
