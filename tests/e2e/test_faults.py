@@ -176,7 +176,6 @@ def test_worker_sigkill(pipeline, worker):
     result.assert_ok()
 
 
-@pytest.mark.slow
 @pytest.mark.stack_restart
 @pytest.mark.timeout(600)
 def test_kafka_broker_restarted(pipeline):
@@ -306,7 +305,7 @@ rules:
 
 @pytest.mark.slow
 def test_webhook_sink_down(pipeline):
-    """The webhook receiver is down for ~20 s (connection refused): alerts fired
+    """The webhook receiver is down for a minute (connection refused): alerts fired
     meanwhile are written to tradebus.alerts.v1 with a failed delivery, later
     ones are delivered, the alerts worker never stops, the data path is untouched."""
     hook = Webhook()
@@ -319,7 +318,7 @@ def test_webhook_sink_down(pipeline):
         down_at = time.time()
         hook.stop()
         p.note("webhook down")
-        flow(20)
+        flow(60)
         up_at = time.time()
         hook.start()
         p.note("webhook up")
