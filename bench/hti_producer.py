@@ -136,6 +136,7 @@ class Feeder:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as the simulator
 
             def do_GET(self):  # noqa: N802
                 path = self.path.split("?")[0]

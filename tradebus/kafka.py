@@ -30,6 +30,9 @@ def _not_a_repeat_of_error_cb(record: logging.LogRecord) -> bool:
 
 CLIENT_LOG.addFilter(_not_a_repeat_of_error_cb)
 
+# produce() serves delivery reports itself every this many records.
+POLL_EVERY = 64
+
 AckCallback = Callable[[KafkaError | None, object], None]
 
 
@@ -97,6 +100,7 @@ class PipelineProducer:
         self.fatal_error: KafkaError | None = None
         self._last_ack_monotonic = time.monotonic()
         self._produced_counters: dict[str, object] = {}  # label lookups are not free per ack
+        self._unpolled = 0  # produce() calls since the last poll(0) it made
 
     def produce(self, topic: str, key: str | bytes | None, value: bytes, on_ack: AckCallback | None = None,
                 headers: list | None = None) -> None:
@@ -133,7 +137,12 @@ class PipelineProducer:
                     raise IntakeStopped("stop requested while the producer queue was full") from None
                 metrics.BACKPRESSURE_WAITS.inc()
                 self._producer.poll(0.05)
-        self._producer.poll(0)
+        # Serving reports costs a GIL round trip per call; processes have their
+        # own loop polling for timely acks, this only keeps reports from piling up.
+        self._unpolled += 1
+        if self._unpolled >= POLL_EVERY:
+            self._unpolled = 0
+            self._producer.poll(0)
         if self.fatal_error is not None:
             raise FatalProducerError(redact(str(self.fatal_error)))
 

@@ -41,6 +41,10 @@ class _Refused(Exception):
 
 class HtiRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive for REST; the stream closes its connection
+    # TCP_NODELAY, as SSE servers set it (nginx: tcp_nodelay on): with Nagle, an
+    # event written while the previous one is unacknowledged waits for the
+    # client's delayed ACK, up to 40 ms on Linux.
+    disable_nagle_algorithm = True
     server_version = "hti-sim/1.0"
     timeout = 60  # idle keep-alive connections give their thread back
 
