@@ -152,6 +152,9 @@ class PipelineProducer:
         return served
 
     def pending(self) -> int:
+        """Records not yet acknowledged (reports already due are served first:
+        librdkafka counts unserved reports and log events as queued)."""
+        self._producer.poll(0)
         return len(self._producer)
 
     def flush(self, timeout: float) -> None:
