@@ -80,12 +80,10 @@ _client_errors = RepeatThrottle(interval_s=10.0)
 def _log_client_error(err: KafkaError) -> None:
     # Transport errors during a broker restart are normal; librdkafka retries.
     # Fatal errors are always logged; repeats of the others once per 10 s.
-    held = 0 if err.fatal() else _client_errors.allow(err.code())
-    if held is None:
+    suffix = "" if err.fatal() else _client_errors.suffix(err.code())
+    if suffix is None:
         return
-    level = logging.ERROR if err.fatal() else logging.WARNING
-    suffix = f" ({held} more like it held back)" if held else ""
-    log.log(level, "kafka client: %s%s", redact(str(err)), suffix)
+    log.log(logging.ERROR if err.fatal() else logging.WARNING, "kafka client: %s%s", redact(str(err)), suffix)
 
 
 class PipelineProducer:

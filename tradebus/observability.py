@@ -90,6 +90,14 @@ class RepeatThrottle:
             self._last[key] = now
             return self._held.pop(key, 0)
 
+    def suffix(self, key: object) -> str | None:
+        """:meth:`allow` as text to append to the line: None (hold it back),
+        "" or " (N more like it held back)"."""
+        held = self.allow(key)
+        if held is None:
+            return None
+        return f" ({held} more like it held back)" if held else ""
+
 
 def event(logger: logging.Logger, level: int, msg: str, **fields) -> None:
     """Log a message with structured fields (kept as JSON keys)."""

@@ -216,10 +216,9 @@ class BatchWorker:
         if err.fatal():
             raise KafkaException(err)
         metrics.WORKER_ERRORS.labels(worker=self.settings.name, reason="consumer").inc()
-        held = self._error_throttle.allow(err.code())
-        if held is not None:
-            more = f" ({held} more like it held back)" if held else ""
-            log.warning("%s consumer: %s%s", self.settings.name, redact(str(err)), more)
+        suffix = self._error_throttle.suffix(err.code())
+        if suffix is not None:
+            log.warning("%s consumer: %s%s", self.settings.name, redact(str(err)), suffix)
 
     def _flush(self) -> None:
         if not self._pending:
