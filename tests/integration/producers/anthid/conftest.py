@@ -8,7 +8,6 @@ import base64
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +21,7 @@ from producers.anthid.run import run
 from producers.anthid.settings import AnthidProducerSettings
 from simulators.anthid.ledger import read_ledger
 from simulators.anthid.server import AnthidSimulator, SimConfig
+from tests.integration.producers.threads import ProducerThread, producer_starter
 from tradebus.config import Env
 from tradebus.serde import AvroRecordDeserializer, registry_client
 from tradebus.topics import TopicNames
@@ -55,36 +55,20 @@ def producer_settings(target: str, **env) -> AnthidProducerSettings:
     }))
 
 
-class RunningProducer:
+class RunningProducer(ProducerThread):
+    """producers.anthid.run.run(settings, common, stop) on a thread; stop() returns its exit code."""
+
     def __init__(self, settings, common):
-        self.stop_event = threading.Event()
-        self.exit_code: int | None = None
-        self.thread = threading.Thread(target=self._run, args=(settings, common), name="producer-under-test", daemon=True)
+        super().__init__("producer-under-test")
+        self.settings, self.common = settings, common
 
-    def _run(self, settings, common):
-        self.exit_code = run(settings, common, stop=self.stop_event)
-
-    def stop(self, timeout: float = 30) -> int | None:
-        self.stop_event.set()
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "producer did not stop"
-        return self.exit_code
+    def run(self):
+        return run(self.settings, self.common, stop=self.stop_event)
 
 
 @pytest.fixture
 def start_producer():
-    producers: list[RunningProducer] = []
-
-    def start(settings, common) -> RunningProducer:
-        producer = RunningProducer(settings, common)
-        producer.thread.start()
-        producers.append(producer)
-        return producer
-
-    yield start
-    for producer in producers:
-        if producer.thread.is_alive():
-            producer.stop()
+    yield from producer_starter(RunningProducer)
 
 
 class TopicReader:

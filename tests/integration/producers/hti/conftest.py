@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from collections import Counter
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from producers.hti.settings import HtiProducerSettings
 from simulators.hti.config import SimConfig
 from simulators.hti.profiles import unlimited_profile
 from simulators.hti.simulator import HtiSimulator
+from tests.integration.producers.threads import ProducerThread, producer_starter
 from tradebus.config import Env
 from tradebus.publishing import Publisher
 from tradebus.topics import DLQ, HTI_IDEAS, STATUS, TopicNames
@@ -69,45 +69,25 @@ def hti_settings(sim: HtiSimulator, **env) -> HtiProducerSettings:
     }), shutdown_timeout_s=20)
 
 
-class RunningProducer:
-    """HtiProducer(settings, publisher, stop).run() on a thread."""
+class RunningProducer(ProducerThread):
+    """HtiProducer(settings, publisher, stop).run() on a thread; stop() returns what it raised, if anything."""
+
+    stop_timeout_s = 40.0
 
     def __init__(self, settings, common):
-        self.stop_event = threading.Event()
+        super().__init__("hti-producer-under-test")
         self.publisher = Publisher(common, "hti", [HTI_IDEAS], stop=self.stop_event)
         self.acked: list[tuple[str, str]] = []  # (idea_id, LAST_UPDATE) acknowledged by Kafka, in ack order
         self.producer = HtiProducer(settings, self.publisher, self.stop_event,
                                     on_idea_ack=lambda idea_id, last_update, _r, _a: self.acked.append((idea_id, last_update)))
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="hti-producer-under-test", daemon=True)
 
-    def _run(self):
-        try:
-            self.producer.run()
-        except BaseException as exc:  # reported by stop()
-            self.error = exc
-
-    def stop(self, timeout: float = 40):
-        self.stop_event.set()
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "producer did not stop"
-        return self.error
+    def run(self):
+        self.producer.run()
 
 
 @pytest.fixture
 def start_producer():
-    running: list[RunningProducer] = []
-
-    def start(settings, common) -> RunningProducer:
-        producer = RunningProducer(settings, common)
-        producer.thread.start()
-        running.append(producer)
-        return producer
-
-    yield start
-    for producer in running:
-        if producer.thread.is_alive():
-            producer.stop()
+    yield from producer_starter(RunningProducer)
 
 
 class TopicReader:
