@@ -34,6 +34,16 @@ def count(census: dict, prefix: str) -> int:
     return sum(n for k, n in census.items() if k.startswith(prefix))
 
 
+def settle_and_check_reconnects(p, source: str, at_least: int) -> None:
+    """Settle, then: the producer of ``source`` connected at least this often
+    (status events), and the store matches the ledgers."""
+    p.settle()
+    result = p.check()
+    connects = count(result.report["topics"]["status"], f"{source}/connected")
+    assert connects >= at_least, f"expected the {source} producer to connect at least {at_least} times, saw {connects}"
+    result.assert_ok()
+
+
 @pytest.mark.slow
 def test_baseline_no_fault(pipeline):
     """No fault: the reference for the other scenarios' counts."""
@@ -59,11 +69,7 @@ def test_hti_stream_dropped_and_stalled(pipeline):
     p.sim("hti", "unstall")
     p.note("HTI streams unstalled")
     flow(6)
-    p.settle()
-    result = p.check()
-    connects = count(result.report["topics"]["status"], "hti/connected")
-    assert connects >= 3, f"expected the HTI producer to reconnect after the drop and the stall, saw {connects} connects"
-    result.assert_ok()
+    settle_and_check_reconnects(p, "hti", at_least=3)
 
 
 @pytest.mark.slow
@@ -85,11 +91,7 @@ def test_hti_sim_restarted_with_fault_switches(pipeline):
         p.sim("hti", "resume")
         p.note("HTI simulator restarted", switches=" ".join(switches))
         flow(16)
-    p.settle()
-    result = p.check()
-    connects = count(result.report["topics"]["status"], "hti/connected")
-    assert connects >= 5, f"expected many HTI reconnects, saw {connects}"
-    result.assert_ok()
+    settle_and_check_reconnects(p, "hti", at_least=5)
 
 
 @pytest.mark.slow
@@ -107,11 +109,7 @@ def test_anthid_server_restarted(pipeline):
     p.restart("sim-anthid")
     p.sim("anthid", "resume")  # a restarted simproc starts paused like the first one
     flow(10)
-    p.settle()
-    result = p.check()
-    connects = count(result.report["topics"]["status"], "anthid/connected")
-    assert connects >= 2, f"the Anthid producer did not reconnect ({connects} connects)"
-    result.assert_ok()
+    settle_and_check_reconnects(p, "anthid", at_least=2)
 
 
 def test_hti_producer_sigkill(pipeline):
